@@ -50,7 +50,7 @@ export async function loadArchive(store: Store, registry: Registry, options: Loa
       offered = await format.load(archive, ctx);
     } catch (error) {
       if (error instanceof BaleError) throw error;
-      throw new BaleError(`format ${format.name} failed to read the archive: ${(error as Error).message}`);
+      throw new BaleError(`${format.name} format: ${(error as Error).message}`);
     }
     if (offered.length === 0) throw new BaleError("the archive holds no images");
 

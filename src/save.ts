@@ -38,7 +38,7 @@ export async function saveImages(store: Store, registry: Registry, queries: stri
       await format.save(images, ctx);
     } catch (error) {
       if (error instanceof BaleError) throw error;
-      throw new BaleError(`format ${format.name} failed to write the archive: ${(error as Error).message}`);
+      throw new BaleError(`${format.name} format: ${(error as Error).message}`);
     }
     const entries = await tarEntries(store, lease, members);
     await writeOutput(entries, options.output);
