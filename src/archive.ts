@@ -95,6 +95,14 @@ export class Archive implements ArchiveFiles, BlobReader {
     }
   }
 
+  /** The whole input as one blob, in the store, named WHOLE_ARCHIVE (see readWholeArchive). */
+  async addWhole(input: ByteStream, onBytes?: (count: number) => void): Promise<void> {
+    const blob = await this.store.ingest(input, { what: "the archive" }, onBytes, this.lease);
+    if (blob.size === 0) throw new BaleError("the archive is empty");
+    this.stored.add(blob.digest);
+    this.entries.set(WHOLE_ARCHIVE, { name: WHOLE_ARCHIVE, ...blob });
+  }
+
   async add(member: TarMember, onBytes?: (count: number) => void): Promise<void> {
     if (member.type === "symlink" || member.type === "hardlink") {
       this.links.set(member.name, { type: member.type, target: linkTarget(member.name, member.type, member.linkname ?? "") });
@@ -137,6 +145,14 @@ export async function readArchiveStream(input: ByteStream, archive: Archive, onB
     members++;
   }
   if (members === 0) throw new BaleError("not an image archive: it holds no files");
+}
+
+/** The one member a wholeArchive format sees: its input, as given. */
+export const WHOLE_ARCHIVE = "archive";
+
+/** For wholeArchive formats: stores the raw input (no decompression) as one blob, offered as the member "archive". */
+export async function readWholeArchive(input: ByteStream, archive: Archive, onBytes?: (count: number) => void): Promise<void> {
+  await archive.addWhole(input, onBytes);
 }
 
 /** Reads a layout directory (e.g. skopeo's oci:DIR) into an Archive, never following links out of it. */

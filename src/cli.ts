@@ -34,6 +34,11 @@ function renames(values: unknown): [string, string][] {
   });
 }
 
+// cac reads a lone "-" as an option and takes the next word as its value; "-" is a
+// file name here (stdin/stdout), so it goes through the parser disguised.
+const DASH = "\u0000-";
+const undash = (value: string) => (value === DASH ? "-" : value);
+
 function list(value: unknown): string[] {
   if (value === undefined || value === false) return [];
   return (Array.isArray(value) ? value : [value]).map(String);
@@ -83,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
       const store = await openStore(options);
       await saveImages(store, registry, images, {
         format: String(options.format),
-        output: options.output === undefined ? undefined : String(options.output),
+        output: options.output === undefined ? undefined : undash(String(options.output)),
         renames: renames(options.ref),
         platform: options.platform ? parsePlatform(String(options.platform)) : undefined,
         uncompressed: Boolean(options.uncompressed),
@@ -100,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (options: GlobalOptions) => {
       const store = await openStore(options);
       const result = await loadArchive(store, registry, {
-        input: options.input === undefined ? undefined : String(options.input),
+        input: options.input === undefined ? undefined : undash(String(options.input)),
         format: options.format === undefined ? undefined : String(options.format),
         renames: renames(options.ref),
         platform: options.platform ? parsePlatform(String(options.platform)) : undefined,
@@ -138,7 +143,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--platform <os/arch[/variant]>", "The image's platform (default: this machine's)")
     .action(async (rootfs: string, name: string | undefined, options: GlobalOptions) => {
       const store = await openStore(options);
-      const result = await importRootfs(store, rootfs, name, {
+      const result = await importRootfs(store, undash(rootfs), name, {
         platform: options.platform ? parsePlatform(String(options.platform)) : undefined,
         progress: createProgress(Boolean(options.quiet)),
       });
@@ -167,7 +172,7 @@ export async function main(argv: string[]): Promise<number> {
       else out(table([["NAME", "DESCRIPTION", "ORIGIN"], ...formats.map((f) => [f.Name, f.Description, f.Origin])]));
     });
 
-  const parsed = cli.parse(argv, { run: false });
+  const parsed = cli.parse(argv.map((arg) => (arg === "-" ? DASH : arg)), { run: false });
   if (parsed.options.help) return 0;
   if (!cli.matchedCommand) {
     if (parsed.args.length === 0) {

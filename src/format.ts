@@ -50,6 +50,11 @@ export interface LoadContext extends Helpers {
   putJson(value: unknown, mediaType: string): Promise<Descriptor>;
   /** How a blob is compressed, sniffed from its first bytes. */
   compression(digest: string): Promise<"gzip" | "zstd" | "xz" | "bzip2" | null>;
+  /**
+   * sha256 of a blob after decompression: a layer's diff_id, for configs a format makes itself
+   * (wholeArchive formats). The blob must be a tar, maybe compressed; anything else is an error.
+   */
+  uncompressedDigest(digest: string): Promise<string>;
 }
 
 /** One name under which the archive offers an image. */
@@ -80,10 +85,53 @@ export interface SaveOptions {
   uncompressed?: boolean;
 }
 
+/** One member of a stored layer, decompressed and parsed by the core's tar reader (see SaveContext.layerEntries). */
+export interface LayerEntry {
+  /** Normalized like archive members: no leading "./" or "/"; a member with ".." is an error. The layer's root ("./") is left out. */
+  name: string;
+  /** "other": devices and fifos, which writeEntry cannot write. */
+  type: "file" | "directory" | "symlink" | "hardlink" | "other";
+  size: number;
+  /** Permission bits, with setuid, setgid and sticky (mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
+  mtime: Date;
+  /** A symlink's target as written; a hardlink's target as a normalized member name. */
+  linkname?: string;
+  /** A file's bytes: read it to the end, or leave it alone (it is skipped). Readable only until the next entry is asked for. */
+  body: AsyncIterable<Uint8Array>;
+}
+
+/** An entry for SaveContext.writeEntry: a LayerEntry's header (a LayerEntry itself will do), with defaults 0644/0755, uid 0, mtime 0. */
+export interface OutputEntry {
+  name: string;
+  type: "file" | "directory" | "symlink" | "hardlink";
+  /** A file's size in bytes; ignored for other types. */
+  size: number;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
+  mtime?: Date;
+  /** A symlink's target (written as given), or a hardlink's: a member written earlier. */
+  linkname?: string;
+}
+
 export interface SaveContext extends Helpers {
   options: SaveOptions;
-  /** Adds an archive member: a stored blob, by descriptor, or bytes the format made. Paths are deduplicated. */
+  /** Adds an archive member: a stored blob, by descriptor, or bytes the format made. Paths are deduplicated. Not for wholeArchive formats. */
   write(path: string, content: Descriptor | Uint8Array | string): void;
+  /** The members of a stored layer, in layer order, decompressed and parsed. */
+  layerEntries(layer: Descriptor): AsyncIterable<LayerEntry>;
+  /**
+   * wholeArchive formats only: writes one tar entry, in the order of the calls (no sorting), with the
+   * metadata given; a file's body is streamed through. Await each call before the next.
+   */
+  writeEntry(entry: OutputEntry, body?: AsyncIterable<Uint8Array> | Uint8Array): Promise<void>;
   /** A stored blob, parsed as JSON. */
   blobJson(digest: string): Promise<unknown>;
   /** The manifest to write for an image: its own, or the --platform (else host) one of an index. */
@@ -95,6 +143,13 @@ export interface SaveContext extends Helpers {
 export interface Format {
   name: string;
   description: string;
+  /**
+   * The archive is not a set of members to sort out but one whole thing (e.g. a root filesystem tar).
+   * Such a format is used only when chosen with -f (detect is not asked). On load, the raw input,
+   * still compressed, is stored as one blob that `files` offers as the single member "archive";
+   * on save, the format writes entries with ctx.writeEntry instead of ctx.write.
+   */
+  wholeArchive?: boolean;
   /** Whether this archive is in this format, by its member names (and small JSON members). */
   detect(files: ArchiveFiles): boolean | Promise<boolean>;
   /** The images in the archive. Blobs are already hashed; the core verifies what the roots reach. */

@@ -4,7 +4,7 @@ import * as fs from "node:fs/promises";
 import { peek, sniffCompression, decompress, type ByteStream } from "./compress.ts";
 import { createHasher } from "./digest.ts";
 import { BaleError } from "./errors.ts";
-import { assignNames } from "./images.ts";
+import { assignNames, reachableBlobs } from "./images.ts";
 import { canonicalJson, hostPlatform, MediaType, type Platform } from "./oci.ts";
 import type { Progress } from "./progress.ts";
 import { normalizeName } from "./reference.ts";
@@ -15,6 +15,8 @@ const LAYER_TYPES = { gzip: MediaType.ociLayerGzip, zstd: MediaType.ociLayerZstd
 
 export async function importRootfs(store: Store, source: string, name: string | undefined, options: { platform?: Platform; progress: Progress }) {
   const fullName = name ? normalizeName(name) : undefined;
+  // A damaged index.json fails the import before anything is written.
+  await store.readIndex();
   const lease = await store.lease();
   try {
     let input: ByteStream;
@@ -31,7 +33,11 @@ export async function importRootfs(store: Store, source: string, name: string | 
     // The layer is kept as given; its diff_id comes from a second, checking pass over the stored blob.
     const layer = await store.ingest(stream, { what: source }, (count) => options.progress.advance(count), lease);
     options.progress.done();
-    const diffId = await checkedDiffId(store.openBlob(layer.digest), compression, source);
+    const diffId = await checkedDiffId(store.openBlob(layer.digest), compression, source).catch(async (error) => {
+      await lease.release();
+      await discardUnneeded(store, layer.digest).catch(() => {});
+      throw error;
+    });
 
     const platform = options.platform ?? hostPlatform();
     const created = new Date().toISOString();
@@ -61,8 +67,17 @@ export async function importRootfs(store: Store, source: string, name: string | 
   }
 }
 
+/** Removes a blob this import stored but could not use, unless an image or another running bale needs it. */
+async function discardUnneeded(store: Store, digest: string): Promise<void> {
+  await store.withLock(async () => {
+    if ((await reachableBlobs(store, await store.readIndex())).has(digest)) return;
+    if ((await store.leasedBlobs()).has(digest)) return;
+    await store.removeBlob(digest);
+  });
+}
+
 /** Hashes the uncompressed layer while checking that it is a tar archive. */
-async function checkedDiffId(blob: AsyncIterable<Uint8Array>, compression: string | null, source: string): Promise<string> {
+export async function checkedDiffId(blob: AsyncIterable<Uint8Array>, compression: string | null, source: string): Promise<string> {
   const hasher = await createHasher();
   const plain = (compression ? decompress(blob, compression as "gzip") : blob)[Symbol.asyncIterator]();
   const next = async () => {

@@ -3,7 +3,7 @@
 // atomic index update. A failed load leaves index.json untouched.
 import * as fs from "node:fs/promises";
 import { createReadStream } from "node:fs";
-import { Archive, readArchiveDirectory, readArchiveStream } from "./archive.ts";
+import { Archive, readArchiveDirectory, readArchiveStream, readWholeArchive, WHOLE_ARCHIVE } from "./archive.ts";
 import type { ByteStream } from "./compress.ts";
 import { sniffCompression } from "./compress.ts";
 import { createHasher } from "./digest.ts";
@@ -11,6 +11,7 @@ import { BaleError } from "./errors.ts";
 import type { LoadContext, LoadedImage } from "./format.ts";
 import { makeHelpers } from "./helpers.ts";
 import { assignNames } from "./images.ts";
+import { checkedDiffId } from "./import.ts";
 import { canonicalJson, formatPlatform, isIndexType, parseIndex, platformMatches, type Descriptor, type Platform } from "./oci.ts";
 import { familiarName, normalizeName } from "./reference.ts";
 import type { Registry } from "./registry.ts";
@@ -41,9 +42,10 @@ export async function loadArchive(store: Store, registry: Registry, options: Loa
   const lease = await store.lease();
   try {
     const archive = new Archive(store, lease);
-    await readInput(options, archive);
+    const chosen = options.format ? registry.get(options.format) : undefined;
+    await readInput(options, archive, chosen?.wholeArchive === true);
 
-    const format = options.format ? registry.get(options.format) : await detectFormat(registry, archive);
+    const format = chosen ?? (await detectFormat(registry, archive));
     const ctx = loadContext(store, archive, options);
     let offered: LoadedImage[];
     try {
@@ -89,24 +91,31 @@ export async function loadArchive(store: Store, registry: Registry, options: Loa
   }
 }
 
-async function readInput(options: LoadOptions, archive: Archive) {
+/** Reads the input into the archive: member by member, or (wholeArchive formats) as one raw blob. */
+async function readInput(options: LoadOptions, archive: Archive, whole: boolean) {
   const { input, progress } = options;
   const onBytes = progress ? (count: number) => progress.advance(count) : undefined;
+  const read = whole ? readWholeArchive : readArchiveStream;
   if (!input || input === "-") {
     if (process.stdin.isTTY) throw new BaleError("no archive given: use -i FILE or pipe one to stdin", 2);
-    return readArchiveStream(process.stdin as unknown as ByteStream, archive, onBytes);
+    return read(process.stdin as unknown as ByteStream, archive, onBytes);
   }
   const stat = await fs.stat(input).catch(() => {
     throw new BaleError(`cannot read ${input}: no such file or directory`);
   });
-  if (stat.isDirectory()) return readArchiveDirectory(input, archive);
+  if (stat.isDirectory()) {
+    if (whole) throw new BaleError(`${input} is a directory; the ${options.format} format reads one archive file`);
+    return readArchiveDirectory(input, archive);
+  }
   progress?.start(`Loading ${input}`, stat.size);
-  await readArchiveStream(createReadStream(input, { highWaterMark: 1024 * 1024 }), archive, onBytes);
+  await read(createReadStream(input, { highWaterMark: 1024 * 1024 }), archive, onBytes);
   progress?.done();
 }
 
 async function detectFormat(registry: Registry, archive: Archive) {
   for (const { format } of registry.formats) {
+    // A wholeArchive format is used only when chosen with -f: it would see members it does not read.
+    if (format.wholeArchive) continue;
     if (await format.detect(archive)) return format;
   }
   throw new BaleError(`not an image archive: no format recognises it (no index.json/oci-layout or manifest.json; formats: ${registry.names().join(", ")})`);
@@ -131,6 +140,15 @@ function loadContext(store: Store, archive: Archive, options: LoadOptions): Load
       return { mediaType, digest, size: bytes.length };
     },
     compression: async (digest) => sniffCompression(await archive.head(digest, 6)),
+    uncompressedDigest: async (digest) => {
+      if ((await archive.size(digest)) === undefined) throw new BaleError(`blob ${digest} is missing from the archive`);
+      const input = !options.input || options.input === "-" ? "stdin" : options.input;
+      const what = archive.get(WHOLE_ARCHIVE)?.digest === digest ? input : `blob ${digest}`;
+      const blob = (async function* () {
+        yield* archive.open(digest);
+      })();
+      return checkedDiffId(blob, sniffCompression(await archive.head(digest, 6)), what);
+    },
   };
 }
 

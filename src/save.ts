@@ -1,18 +1,20 @@
 // bale save: resolve the images, let the format lay out its archive through
 // ctx.write, then stream the members, sorted, into a tar (or a directory).
+// A wholeArchive format instead writes its tar entry by entry (ctx.writeEntry).
 import { createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { dirname, join } from "node:path";
+import type { Writable } from "node:stream";
 import { decompress, sniffCompression } from "./compress.ts";
 import { BaleError } from "./errors.ts";
-import type { SaveContext, SaveImage, SaveOptions } from "./format.ts";
+import type { LayerEntry, SaveContext, SaveImage, SaveOptions } from "./format.ts";
 import { makeHelpers } from "./helpers.ts";
 import { listImages, resolveImage } from "./images.ts";
 import { formatPlatform, hostPlatform, isIndexType, layerCompression, parseIndex, platformMatches, type Descriptor, type Platform } from "./oci.ts";
 import type { Progress } from "./progress.ts";
 import type { Registry } from "./registry.ts";
 import type { Lease, Store } from "./store.ts";
-import { memberName, writeTar, type TarOutEntry } from "./tar.ts";
+import { createTarWriter, memberName, readTar, writeTar, type TarOutEntry, type TarWriter } from "./tar.ts";
 
 export interface SaveRequestOptions extends SaveOptions {
   format: string;
@@ -33,13 +35,16 @@ export async function saveImages(store: Store, registry: Registry, queries: stri
   try {
     const images = await resolveRequests(store, queries, options);
     const members = new Map<string, Member>();
-    const ctx = saveContext(store, lease, members, options);
+    const whole = format.wholeArchive ? await openWholeOutput(options.output, format.name) : undefined;
+    const ctx = saveContext(store, lease, members, options, whole);
     try {
       await format.save(images, ctx);
     } catch (error) {
+      await whole?.abort();
       if (error instanceof BaleError) throw error;
       throw new BaleError(`${format.name} format: ${(error as Error).message}`);
     }
+    if (whole) return await whole.finish();
     const entries = await tarEntries(store, lease, members);
     await writeOutput(entries, options.output);
   } finally {
@@ -76,11 +81,12 @@ async function platformChild(store: Store, root: Descriptor, platform: Platform,
   throw new BaleError(`image ${root.digest} has no ${formatPlatform(platform)} manifest (it has: ${have})${hint}`);
 }
 
-function saveContext(store: Store, lease: Lease, members: Map<string, Member>, options: SaveRequestOptions): SaveContext {
+function saveContext(store: Store, lease: Lease, members: Map<string, Member>, options: SaveRequestOptions, whole?: WholeOutput): SaveContext {
   return {
     ...makeHelpers(options.warn),
     options: { platform: options.platform, uncompressed: options.uncompressed },
     write(path, content) {
+      if (whole) throw new BaleError(`the ${options.format} format writes its archive with ctx.writeEntry (it is a wholeArchive format), not ctx.write`);
       const name = memberName(path);
       const member = typeof content === "string" ? new TextEncoder().encode(content) : content;
       const earlier = members.get(name);
@@ -95,6 +101,96 @@ function saveContext(store: Store, lease: Lease, members: Map<string, Member>, o
       const blob = await store.ingest(decompress(store.openBlob(layer.digest), compression), { what: `layer ${layer.digest}` }, undefined, lease);
       const mediaType = layer.mediaType.replace(/(\+|\.tar\.)(gzip|zstd)$/, (_, sep) => (sep === "+" ? "" : ".tar"));
       return { mediaType, digest: blob.digest, size: blob.size };
+    },
+    layerEntries: (layer) => layerEntries(store, lease, layer),
+    async writeEntry(entry, body) {
+      if (!whole) throw new BaleError(`ctx.writeEntry is for formats with wholeArchive: true; the ${options.format} format writes members with ctx.write`);
+      await whole.writeEntry(entry, body);
+    },
+  };
+}
+
+/** A stored layer's members, decompressed and parsed with the core's tar reader and name rules. */
+async function* layerEntries(store: Store, lease: Lease, layer: Descriptor): AsyncGenerator<LayerEntry> {
+  await lease.add(layer.digest);
+  if ((await store.blobSize(layer.digest)) === undefined) throw new BaleError(`layer ${layer.digest} is missing from the store; run bale verify`);
+  const compression = layerCompression(layer.mediaType) ?? sniffCompression(await headOf(store, layer.digest));
+  const blob = store.openBlob(layer.digest);
+  try {
+    for await (const member of readTar(compression ? decompress(blob, compression) : blob)) {
+      if (member.name === "") continue; // the layer's root, "./"
+      const { name, type, size, body } = member;
+      const linkname = type === "hardlink" ? memberName(member.linkname ?? "") : member.linkname;
+      const { mode = 0, uid = 0, gid = 0, uname = "", gname = "", mtime = new Date(0) } = member;
+      // Permission bits only: some writers (Go's archive/tar) add the file type's bits too.
+      yield { name, type, size, mode: mode & 0o7777, uid, gid, uname, gname, mtime, linkname, body: body as AsyncIterable<Uint8Array> };
+    }
+  } catch (error) {
+    if (error instanceof BaleError) throw new BaleError(`layer ${layer.digest}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** The tar a wholeArchive format writes, entry by entry, to a file (aside, renamed when done) or stdout. */
+interface WholeOutput {
+  writeEntry: SaveContext["writeEntry"];
+  finish(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+async function openWholeOutput(output: string | undefined, formatName: string): Promise<WholeOutput> {
+  let sink: Writable;
+  let temp: string | undefined;
+  if (!output || output === "-") {
+    if (process.stdout.isTTY) throw new BaleError("refusing to write an archive to a terminal: use -o FILE or redirect stdout", 2);
+    sink = process.stdout;
+  } else {
+    const stat = await fs.stat(output).catch(() => undefined);
+    if (output.endsWith("/") || stat?.isDirectory()) throw new BaleError(`the ${formatName} format writes one tar file, and ${output} is a directory`, 2);
+    temp = join(dirname(output), `.${Date.now()}-${process.pid}.bale-tmp`);
+    sink = createWriteStream(temp);
+  }
+  const tar: TarWriter = createTarWriter(sink);
+  /** Names written so far that a hardlink may point to. */
+  const linkable = new Set<string>();
+  let busy = false;
+  const failed = async (error: unknown): Promise<never> => {
+    if (temp) await fs.rm(temp, { force: true });
+    if ((error as NodeJS.ErrnoException).code) throw new BaleError(`cannot write ${output}: ${(error as Error).message}`);
+    throw error;
+  };
+  return {
+    async writeEntry(entry, body) {
+      if (busy) throw new BaleError("ctx.writeEntry was called before the previous call finished (await each call)");
+      if (!["file", "directory", "symlink", "hardlink"].includes(entry.type)) throw new BaleError(`cannot write ${entry.name}: a ${entry.type} entry (only files, directories, symlinks and hardlinks)`);
+      const name = memberName(entry.name);
+      if (!name) throw new BaleError("ctx.writeEntry: an entry needs a name");
+      let linkname = entry.linkname;
+      if (entry.type === "hardlink") {
+        linkname = memberName(linkname ?? "");
+        if (!linkable.has(linkname)) throw new BaleError(`hardlink ${name} points to ${JSON.stringify(linkname)}, which was not written before it`);
+      } else if (entry.type === "symlink" && !linkname) throw new BaleError(`symlink ${name} has no target`);
+      const { type, size, mode, uid, gid, uname, gname, mtime } = entry;
+      busy = true;
+      try {
+        await tar.add({ name, type, size: type === "file" ? size : 0, mode, uid, gid, uname, gname, mtime: mtime ?? new Date(0), linkname }, body);
+      } finally {
+        busy = false;
+      }
+      if (type !== "directory") linkable.add(name);
+    },
+    async finish() {
+      try {
+        await tar.finish();
+        if (temp) await fs.rename(temp, output!);
+      } catch (error) {
+        await failed(error);
+      }
+    },
+    async abort() {
+      if (!temp) return;
+      sink.destroy();
+      await fs.rm(temp, { force: true });
     },
   };
 }

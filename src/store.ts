@@ -15,6 +15,7 @@ export const JSON_CAP = 4 * 1024 * 1024;
 const LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
 const READ_SIZE = 1024 * 1024;
 const LOCK_TIMEOUT_MS = 60_000;
+const EMPTY_LOCK_GRACE_MS = 5_000;
 
 export function defaultRoot(): string {
   if (process.env.BALE_ROOT) return process.env.BALE_ROOT;
@@ -50,8 +51,11 @@ export class Store {
       if (error.code === "ENOTDIR") throw new BaleError(`store ${root} is not a directory`);
       throw error;
     });
-    if (entries.length === 0) await store.create();
-    else if (!entries.includes("oci-layout") || !entries.includes("index.json")) {
+    const complete = entries.includes("oci-layout") && entries.includes("index.json");
+    // Empty, or only what create() makes: another bale is creating the store right now (or was killed doing so).
+    const creating = entries.every((name) => name === "blobs" || name.startsWith("index.json") || name.startsWith("oci-layout"));
+    if (!complete && creating) await store.create();
+    else if (!complete) {
       throw new BaleError(`store ${root} is not an OCI image layout (no oci-layout or index.json); choose another --root`);
     }
     return store;
@@ -60,11 +64,8 @@ export class Store {
   private async create() {
     await fs.mkdir(join(this.root, "blobs", "sha256"), { recursive: true });
     const empty: Index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
-    // "wx": two processes creating the store at once must not clobber each other.
     for (const [name, text] of [["index.json", JSON.stringify(empty)], ["oci-layout", LAYOUT]]) {
-      await fs.writeFile(join(this.root, name), text, { flag: "wx" }).catch((error) => {
-        if (error.code !== "EEXIST") throw error;
-      });
+      await createWhole(join(this.root, name), text);
     }
   }
 
@@ -90,9 +91,11 @@ export class Store {
     try {
       const hasher = await createHasher();
       for await (const chunk of source) {
+        // The write runs on the thread pool while this thread hashes the same chunk.
+        const writing = file.write(chunk);
         hasher.update(chunk);
         size += chunk.length;
-        await file.write(chunk);
+        await writing;
         onBytes?.(chunk.length);
         if (expected.size !== undefined && size > expected.size) break;
       }
@@ -193,8 +196,9 @@ export class Store {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
         const holder = Number(await fs.readFile(lock, "utf8").catch(() => ""));
-        if (holder && !processAlive(holder)) {
-          // The holder died (e.g. kill -9): its lock protects nothing any more.
+        // The holder died (e.g. kill -9), or died between creating the lock and writing its pid:
+        // its lock protects nothing any more.
+        if (holder ? !processAlive(holder) : await emptyAndOld(lock)) {
           await fs.rm(lock, { force: true });
           continue;
         }
@@ -268,6 +272,28 @@ export async function writeAtomically(path: string, text: string | Uint8Array): 
     await file.close();
   }
   await fs.rename(temp, path);
+}
+
+/**
+ * Creates a file with its content in one step, unless it exists: two processes creating
+ * the store at once must neither clobber each other nor read a file still being written.
+ */
+async function createWhole(path: string, text: string): Promise<void> {
+  const temp = `${path}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
+  await fs.writeFile(temp, text);
+  try {
+    await fs.link(temp, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  } finally {
+    await fs.rm(temp, { force: true });
+  }
+}
+
+/** A lock file still without a pid long after it was made: its maker was killed before writing one. */
+async function emptyAndOld(lock: string): Promise<boolean> {
+  const stat = await fs.stat(lock).catch(() => undefined);
+  return stat !== undefined && stat.size === 0 && Date.now() - stat.mtimeMs > EMPTY_LOCK_GRACE_MS;
 }
 
 function processAlive(pid: number): boolean {

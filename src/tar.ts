@@ -13,6 +13,13 @@ export interface TarMember {
   type: MemberType;
   size: number;
   linkname?: string;
+  /** The header's metadata, when read from a tar (not from a directory). */
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
+  mtime?: Date;
   /** Must be read to the end or left alone; what is left unread is skipped. */
   body: ByteStream;
 }
@@ -31,15 +38,34 @@ export async function* readTar(input: ByteStream): AsyncGenerator<TarMember> {
         type,
         size: header.size,
         linkname: header.linkname || undefined,
-        body: entry.body,
+        mode: header.mode,
+        uid: header.uid,
+        gid: header.gid,
+        uname: header.uname,
+        gname: header.gname,
+        mtime: header.mtime,
+        body: guarded(entry.body),
       };
       // Skip whatever the consumer left unread; a body already read is closed and released.
       await entry.body.cancel().catch(() => {});
     }
   } catch (error) {
-    if (error instanceof BaleError) throw error;
-    throw new BaleError(`not a valid tar archive: ${(error as Error).message}`);
+    throw tarError(error);
   }
+}
+
+/** A member's body, whose errors (e.g. a truncated archive) are reported like the headers' ones. */
+async function* guarded(body: ByteStream): AsyncGenerator<Uint8Array> {
+  try {
+    yield* body;
+  } catch (error) {
+    throw tarError(error);
+  }
+}
+
+function tarError(error: unknown): BaleError {
+  if (error instanceof BaleError) return error;
+  return new BaleError(`not a valid tar archive: ${(error as Error).message}`);
 }
 
 /** Normalizes a member name; `..` and absolute names are refused, never resolved. */
@@ -76,34 +102,84 @@ export interface TarOutEntry {
 
 /** Writes entries in the order given, with fixed metadata so that output is reproducible. */
 export async function writeTar(entries: TarOutEntry[], sink: Writable): Promise<void> {
+  const tar = createTarWriter(sink);
+  for (const entry of entries) {
+    const directory = entry.type === "directory";
+    const header = { name: entry.name, size: directory ? 0 : entry.size, mtime: new Date(0), uid: 0, gid: 0, uname: "", gname: "" };
+    await tar.add(directory ? { ...header, type: "directory", mode: 0o755 } : { ...header, type: "file", mode: 0o644 }, entry.open?.());
+  }
+  await tar.finish();
+}
+
+/** A tar entry with its own metadata: what writeTar fixes, and what whole-archive formats write (SaveContext.writeEntry). */
+export interface TarRawEntry {
+  name: string;
+  type: "file" | "directory" | "symlink" | "hardlink";
+  /** Bytes of the body; 0 for all but files. */
+  size: number;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
+  mtime?: Date;
+  /** A link's target, written as given. */
+  linkname?: string;
+}
+
+export interface TarWriter {
+  /** Writes one entry, streaming its body; resolves when the body is written. One at a time. */
+  add(entry: TarRawEntry, body?: ByteStream | Uint8Array): Promise<void>;
+  /** Writes the end-of-archive marker and waits for the sink. */
+  finish(): Promise<void>;
+}
+
+/**
+ * The raw-entry writer under writeTar: entries in the order given, metadata as given, bodies
+ * streamed (never buffered whole) and checked against their size. Non-ASCII names and link
+ * targets get PAX records, as Go's archive/tar writes them.
+ */
+export function createTarWriter(sink: Writable): TarWriter {
   const { readable, controller } = createTarPacker();
   const piping = pipeline(Readable.fromWeb(readable as import("node:stream/web").ReadableStream), sink);
   piping.catch(() => {});
-  for (const entry of entries) {
-    const directory = entry.type === "directory";
-    const body = controller.add({
-      name: directory ? `${entry.name}/` : entry.name,
-      type: directory ? "directory" : "file",
-      size: directory ? 0 : entry.size,
-      mode: directory ? 0o755 : 0o644,
-      mtime: new Date(0),
-      uid: 0,
-      gid: 0,
-      uname: "",
-      gname: "",
-    });
-    const writer = body.getWriter();
-    let written = 0;
-    const content = entry.open?.();
-    for await (const chunk of content instanceof Uint8Array ? [content] : content ?? []) {
-      written += chunk.length;
-      await writer.write(chunk);
-    }
-    if (!directory && written !== entry.size) {
-      throw new BaleError(`${entry.name}: wrote ${written} bytes where ${entry.size} were expected`);
-    }
-    await writer.close();
-  }
-  controller.finalize();
-  await piping;
+  return {
+    async add(entry, content) {
+      const directory = entry.type === "directory";
+      const bodyless = entry.type !== "file";
+      const pax: Record<string, string> = {};
+      if (NON_ASCII.test(entry.name)) pax.path = entry.name;
+      if (entry.linkname && NON_ASCII.test(entry.linkname)) pax.linkpath = entry.linkname;
+      const body = controller.add({
+        name: directory ? `${entry.name}/` : entry.name,
+        type: entry.type === "hardlink" ? "link" : entry.type,
+        size: bodyless ? 0 : entry.size,
+        mode: entry.mode,
+        mtime: entry.mtime,
+        uid: entry.uid,
+        gid: entry.gid,
+        uname: entry.uname,
+        gname: entry.gname,
+        linkname: entry.linkname,
+        ...(Object.keys(pax).length ? { pax: directory && pax.path ? { ...pax, path: `${pax.path}/` } : pax } : {}),
+      });
+      const writer = body.getWriter();
+      let written = 0;
+      // Only files have content; a directory's or a link's (empty) body is not read.
+      for await (const chunk of bodyless ? [] : content instanceof Uint8Array ? [content] : content ?? []) {
+        written += chunk.length;
+        await writer.write(chunk);
+      }
+      if (!bodyless && written !== entry.size) {
+        throw new BaleError(`${entry.name}: wrote ${written} bytes where ${entry.size} were expected`);
+      }
+      await writer.close();
+    },
+    async finish() {
+      controller.finalize();
+      await piping;
+    },
+  };
 }
+
+const NON_ASCII = /[^\x00-\x7f]/;
