@@ -79,7 +79,11 @@ export class Archive implements ArchiveFiles, BlobReader {
   }
 
   async size(digest: string): Promise<number | undefined> {
-    return this.memory.get(digest)?.length ?? this.store.blobSize(digest);
+    const bytes = this.memory.get(digest);
+    if (bytes) return bytes.length;
+    // A blob the store already holds is leased before it is relied on, so a concurrent prune keeps it.
+    await this.lease.add(digest);
+    return this.store.blobSize(digest);
   }
 
   async head(digest: string, count: number): Promise<Uint8Array> {

@@ -57,7 +57,7 @@ function listingFormat(options: GlobalOptions): "json" | "table" {
 
 export async function main(argv: string[]): Promise<number> {
   const args = argv.slice(2);
-  if (args.length === 1 && (args[0] === "--version" || args[0] === "-v")) {
+  if (args.includes("--version") || args.includes("-v")) {
     out(VERSION);
     return 0;
   }

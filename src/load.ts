@@ -74,7 +74,12 @@ export async function loadArchive(store: Store, registry: Registry, options: Loa
       const lines: string[] = [];
       for (const image of images) {
         for (const digest of image.reached!) {
-          if ((await store.blobSize(digest)) === undefined) {
+          if ((await store.blobSize(digest)) !== undefined) continue;
+          // A prune that read the leases just before this load added its own can still
+          // have removed a blob; what the archive gave in memory can be put back.
+          const bytes = archive.memory.get(digest);
+          if (bytes) await store.putBytes(bytes, { digest }, lease);
+          else {
             throw new BaleError(`blob ${digest} vanished from the store during the load (a concurrent prune?); run the load again`);
           }
         }

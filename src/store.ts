@@ -15,6 +15,8 @@ export const JSON_CAP = 4 * 1024 * 1024;
 const LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
 const READ_SIZE = 1024 * 1024;
 const LOCK_TIMEOUT_MS = 60_000;
+/** Directories bale makes in a store, which may appear before index.json while another bale creates it. */
+const OWN_DIRECTORIES = new Set(["blobs", "leases", "ingest"]);
 const EMPTY_LOCK_GRACE_MS = 5_000;
 
 export function defaultRoot(): string {
@@ -53,7 +55,7 @@ export class Store {
     });
     const complete = entries.includes("oci-layout") && entries.includes("index.json");
     // Empty, or only what create() makes: another bale is creating the store right now (or was killed doing so).
-    const creating = entries.every((name) => name === "blobs" || name.startsWith("index.json") || name.startsWith("oci-layout"));
+    const creating = entries.every((name) => OWN_DIRECTORIES.has(name) || name.startsWith("index.json") || name.startsWith("oci-layout"));
     if (!complete && creating) await store.create();
     else if (!complete) {
       throw new BaleError(`store ${root} is not an OCI image layout (no oci-layout or index.json); choose another --root`);
