@@ -44,8 +44,18 @@ function list(value: unknown): string[] {
   return (Array.isArray(value) ? value : [value]).map(String);
 }
 
+function layerCompression(options: GlobalOptions): "gzip" | "zstd" | "none" | undefined {
+  if (options.uncompressed) return "none";
+  if (options.compress === undefined) return undefined;
+  const kind = String(options.compress);
+  if (kind === "gzip" || kind === "zstd" || kind === "none") return kind;
+  throw new BaleError(`--compress ${kind}: want gzip, zstd or none`, 2);
+}
+
 function openStore(options: GlobalOptions): Promise<Store> {
-  return Store.open(options.root ?? defaultRoot());
+  // Given twice, the last --root wins, as with most CLIs.
+  const root = Array.isArray(options.root) ? options.root.at(-1) : options.root;
+  return Store.open(root === undefined ? defaultRoot() : String(root));
 }
 
 function listingFormat(options: GlobalOptions): "json" | "table" {
@@ -83,7 +93,8 @@ export async function main(argv: string[]): Promise<number> {
     .option("-f, --format <format>", "Archive format (see `bale formats`)", { default: "docker" })
     .option("-r, --ref <IMAGE=REFNAME>", "Write IMAGE under REFNAME (repeatable)", { type: [] })
     .option("--platform <os/arch[/variant]>", "Save only this platform of a multi-platform image")
-    .option("--uncompressed", "Write layers uncompressed")
+    .option("--compress <gzip|zstd|none>", "Recompress layers (default: as stored); gzip uses every core")
+    .option("--uncompressed", "Write layers uncompressed (--compress none)")
     .action(async (images: string[], options: GlobalOptions) => {
       const store = await openStore(options);
       await saveImages(store, registry, images, {
@@ -91,7 +102,7 @@ export async function main(argv: string[]): Promise<number> {
         output: options.output === undefined ? undefined : undash(String(options.output)),
         renames: renames(options.ref),
         platform: options.platform ? parsePlatform(String(options.platform)) : undefined,
-        uncompressed: Boolean(options.uncompressed),
+        compress: layerCompression(options),
         progress: createProgress(Boolean(options.quiet)),
         warn,
       });

@@ -1,5 +1,6 @@
 // Sniffing and streaming decompression of whole archives and of layers.
 import { spawn } from "node:child_process";
+import { availableParallelism } from "node:os";
 import { Readable, pipeline, type Duplex } from "node:stream";
 import * as zlib from "node:zlib";
 import { Decompress as ZstdDecompress } from "fzstd";
@@ -127,4 +128,47 @@ export function concat(chunks: Uint8Array[]): Uint8Array {
     offset += chunk.length;
   }
   return out;
+}
+
+/** Bytes per gzip member: each is compressed on its own, so the blocks spread over every core. */
+const GZIP_BLOCK = 1024 * 1024;
+
+/** Compresses a stream. gzip runs blocks in parallel on the thread pool (a multi-member gzip stream, as pigz writes). */
+export function compress(input: ByteStream, kind: "gzip" | "zstd"): AsyncIterable<Uint8Array> {
+  if (kind === "gzip") return gzipInParallel(input);
+  // node:zlib has zstd from Node 22.15, and in Bun and Deno.
+  const native = (zlib as { createZstdCompress?: () => Duplex }).createZstdCompress;
+  if (!native) throw new BaleError(`zstd compression needs a runtime with zstd in node:zlib (Node 22.15+, Bun or Deno); this is Node ${process.versions.node}`);
+  return through(input, native(), kind);
+}
+
+async function* gzipInParallel(input: ByteStream): AsyncGenerator<Uint8Array> {
+  const width = Math.max(availableParallelism(), 2);
+  const pending: Promise<Uint8Array>[] = [];
+  for await (const block of blocks(input, GZIP_BLOCK)) {
+    pending.push(new Promise((resolve, reject) => zlib.gzip(block, { level: 6 }, (error, out) => (error ? reject(error) : resolve(out)))));
+    if (pending.length > width) yield await pending.shift()!;
+  }
+  while (pending.length > 0) yield await pending.shift()!;
+}
+
+/** Regroups a stream into blocks of `size` bytes (the last one shorter). */
+async function* blocks(input: ByteStream, size: number): AsyncGenerator<Uint8Array> {
+  let parts: Uint8Array[] = [];
+  let length = 0;
+  for await (let chunk of input) {
+    while (length + chunk.length >= size) {
+      const take = size - length;
+      parts.push(chunk.subarray(0, take));
+      yield concat(parts).slice();
+      chunk = chunk.subarray(take);
+      parts = [];
+      length = 0;
+    }
+    if (chunk.length > 0) {
+      parts.push(chunk.slice());
+      length += chunk.length;
+    }
+  }
+  if (length > 0) yield concat(parts);
 }

@@ -81,8 +81,18 @@ export interface SaveImage {
 
 export interface SaveOptions {
   platform?: Platform;
-  /** Write layers uncompressed (Docker archives describe layers by their diff_ids). */
-  uncompressed?: boolean;
+  /** save --compress (--uncompressed is "none"): the form layers are written in; undefined keeps them as stored. */
+  compress?: "gzip" | "zstd" | "none";
+}
+
+/** A manifest as it is to be written (see SaveContext.outputManifest). */
+export interface OutputManifest {
+  /** The stored manifest, or a rewritten one when --compress changed its layers; then `bytes` holds it. */
+  descriptor: Descriptor;
+  bytes?: Uint8Array;
+  config: Descriptor;
+  /** The layers to write, in the form --compress asks for. */
+  layers: Descriptor[];
 }
 
 /** One member of a stored layer, decompressed and parsed by the core's tar reader (see SaveContext.layerEntries). */
@@ -136,8 +146,8 @@ export interface SaveContext extends Helpers {
   blobJson(digest: string): Promise<unknown>;
   /** The manifest to write for an image: its own, or the --platform (else host) one of an index. */
   singleManifest(root: Descriptor): Promise<Descriptor>;
-  /** The descriptor of a layer's uncompressed form, made and stored on demand. */
-  uncompressedLayer(layer: Descriptor): Promise<Descriptor>;
+  /** A manifest with its layers in the form --compress asks for (converted on demand); as stored when not asked. */
+  outputManifest(manifest: Descriptor): Promise<OutputManifest>;
 }
 
 export interface Format {

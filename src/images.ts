@@ -162,3 +162,14 @@ export async function childDescriptors(store: Store, descriptor: Descriptor): Pr
 function isManifestLike(mediaType: string): boolean {
   return mediaType.endsWith("manifest.v1+json") || mediaType.endsWith("manifest.v2+json");
 }
+
+/** Removes blobs a command stored but no longer needs, unless an image or another running bale needs them. */
+export async function discardUnneeded(store: Store, digests: Iterable<string>): Promise<void> {
+  const candidates = [...digests];
+  if (candidates.length === 0) return;
+  await store.withLock(async () => {
+    const keep = await reachableBlobs(store, await store.readIndex());
+    for (const digest of await store.leasedBlobs()) keep.add(digest);
+    for (const digest of candidates) if (!keep.has(digest)) await store.removeBlob(digest);
+  });
+}

@@ -4,7 +4,7 @@ import * as fs from "node:fs/promises";
 import { peek, sniffCompression, decompress, type ByteStream } from "./compress.ts";
 import { createHasher } from "./digest.ts";
 import { BaleError } from "./errors.ts";
-import { assignNames, reachableBlobs } from "./images.ts";
+import { assignNames, discardUnneeded } from "./images.ts";
 import { canonicalJson, hostPlatform, MediaType, type Platform } from "./oci.ts";
 import type { Progress } from "./progress.ts";
 import { normalizeName } from "./reference.ts";
@@ -35,7 +35,7 @@ export async function importRootfs(store: Store, source: string, name: string | 
     options.progress.done();
     const diffId = await checkedDiffId(store.openBlob(layer.digest), compression, source).catch(async (error) => {
       await lease.release();
-      await discardUnneeded(store, layer.digest).catch(() => {});
+      await discardUnneeded(store, [layer.digest]).catch(() => {});
       throw error;
     });
 
@@ -65,15 +65,6 @@ export async function importRootfs(store: Store, source: string, name: string | 
   } finally {
     await lease.release();
   }
-}
-
-/** Removes a blob this import stored but could not use, unless an image or another running bale needs it. */
-async function discardUnneeded(store: Store, digest: string): Promise<void> {
-  await store.withLock(async () => {
-    if ((await reachableBlobs(store, await store.readIndex())).has(digest)) return;
-    if ((await store.leasedBlobs()).has(digest)) return;
-    await store.removeBlob(digest);
-  });
 }
 
 /** Hashes the uncompressed layer while checking that it is a tar archive. */

@@ -9,7 +9,8 @@ import { decompress, sniffCompression } from "./compress.ts";
 import { BaleError } from "./errors.ts";
 import type { LayerEntry, SaveContext, SaveImage, SaveOptions } from "./format.ts";
 import { makeHelpers } from "./helpers.ts";
-import { listImages, resolveImage } from "./images.ts";
+import { discardUnneeded, listImages, resolveImage } from "./images.ts";
+import { outputManifest } from "./output-layers.ts";
 import { formatPlatform, hostPlatform, isIndexType, layerCompression, parseIndex, platformMatches, type Descriptor, type Platform } from "./oci.ts";
 import type { Progress } from "./progress.ts";
 import type { Registry } from "./registry.ts";
@@ -32,11 +33,13 @@ export async function saveImages(store: Store, registry: Registry, queries: stri
   if (queries.length === 0) throw new BaleError("save needs at least one image", 2);
   const format = registry.get(options.format);
   const lease = await store.lease();
+  // Layers --compress converted: stored only while this save needs them.
+  const converted = new Set<string>();
   try {
     const images = await resolveRequests(store, queries, options);
     const members = new Map<string, Member>();
     const whole = format.wholeArchive ? await openWholeOutput(options.output, format.name) : undefined;
-    const ctx = saveContext(store, lease, members, options, whole);
+    const ctx = saveContext(store, lease, members, options, converted, whole);
     try {
       await format.save(images, ctx);
     } catch (error) {
@@ -49,6 +52,7 @@ export async function saveImages(store: Store, registry: Registry, queries: stri
     await writeOutput(entries, options.output);
   } finally {
     await lease.release();
+    await discardUnneeded(store, converted);
   }
 }
 
@@ -81,10 +85,10 @@ async function platformChild(store: Store, root: Descriptor, platform: Platform,
   throw new BaleError(`image ${root.digest} has no ${formatPlatform(platform)} manifest (it has: ${have})${hint}`);
 }
 
-function saveContext(store: Store, lease: Lease, members: Map<string, Member>, options: SaveRequestOptions, whole?: WholeOutput): SaveContext {
+function saveContext(store: Store, lease: Lease, members: Map<string, Member>, options: SaveRequestOptions, created: Set<string>, whole?: WholeOutput): SaveContext {
   return {
     ...makeHelpers(options.warn),
-    options: { platform: options.platform, uncompressed: options.uncompressed },
+    options: { platform: options.platform, compress: options.compress },
     write(path, content) {
       if (whole) throw new BaleError(`the ${options.format} format writes its archive with ctx.writeEntry (it is a wholeArchive format), not ctx.write`);
       const name = memberName(path);
@@ -95,13 +99,7 @@ function saveContext(store: Store, lease: Lease, members: Map<string, Member>, o
     },
     blobJson: (digest) => store.readJsonBlob(digest),
     singleManifest: (root) => platformChild(store, root, options.platform ?? hostPlatform(), Boolean(options.platform)),
-    async uncompressedLayer(layer) {
-      const compression = layerCompression(layer.mediaType) ?? sniffCompression(await headOf(store, layer.digest));
-      if (!compression) return layer;
-      const blob = await store.ingest(decompress(store.openBlob(layer.digest), compression), { what: `layer ${layer.digest}` }, undefined, lease);
-      const mediaType = layer.mediaType.replace(/(\+|\.tar\.)(gzip|zstd)$/, (_, sep) => (sep === "+" ? "" : ".tar"));
-      return { mediaType, digest: blob.digest, size: blob.size };
-    },
+    outputManifest: (manifest) => outputManifest(store, lease, manifest, options.compress, created),
     layerEntries: (layer) => layerEntries(store, lease, layer),
     async writeEntry(entry, body) {
       if (!whole) throw new BaleError(`ctx.writeEntry is for formats with wholeArchive: true; the ${options.format} format writes members with ctx.write`);

@@ -99,7 +99,7 @@ async function saveRootfs(images: SaveImage[], ctx: SaveContext): Promise<void> 
   if (images.length !== 1) throw new Error(`a root filesystem holds one image; ${images.length} were given`);
   const [image] = images;
   if (image.refName !== undefined) ctx.warn("a root filesystem tar has no image names; -r is ignored");
-  if (ctx.options.uncompressed) ctx.warn("a root filesystem tar is always uncompressed; --uncompressed changes nothing");
+  if (ctx.options.compress) ctx.warn("a root filesystem tar is always written uncompressed; --compress changes nothing");
   const manifestDescriptor = await ctx.singleManifest(image.root);
   const manifest = ctx.parseManifest(await ctx.blobJson(manifestDescriptor.digest), `manifest ${manifestDescriptor.digest}`);
 

@@ -18,7 +18,7 @@ interface Saved {
 }
 
 export async function saveDockerArchive(images: SaveImage[], ctx: SaveContext): Promise<void> {
-  // Keyed by the manifest written: two stored manifests may become one when their layers are decompressed.
+  // Keyed by the manifest written: two stored manifests may become one when their layers are recompressed.
   const saved = new Map<string, Saved>();
   const written = new Map<string, Omit<Saved, "names">>();
   for (const image of images) {
@@ -49,28 +49,13 @@ export async function saveDockerArchive(images: SaveImage[], ctx: SaveContext): 
   if (Object.keys(repositories).length > 0) ctx.write("repositories", ctx.canonicalJson(repositories));
 }
 
-/** Writes an image's blobs; returns the manifest as written (rewritten when layers are decompressed). */
+/** Writes an image's blobs; returns the manifest as written (rewritten when --compress changes its layers). */
 async function writeImage(source: Descriptor, ctx: SaveContext): Promise<Omit<Saved, "names">> {
-  const raw = (await ctx.blobJson(source.digest)) as Record<string, unknown>;
-  const manifest = ctx.parseManifest(raw, `manifest ${source.digest}`);
-  let layers = manifest.layers;
-  let written: Descriptor = { mediaType: source.mediaType, digest: source.digest, size: source.size };
-  if (ctx.options.uncompressed) {
-    layers = [];
-    for (const layer of manifest.layers) layers.push(await ctx.uncompressedLayer(layer));
-    if (layers.some((layer, i) => layer.digest !== manifest.layers[i].digest)) {
-      // The manifest must name the blobs the archive holds; keys keep their order, so only the layers change.
-      const rawLayers = raw.layers as Record<string, unknown>[];
-      const rewritten = { ...raw, layers: layers.map(({ mediaType, digest, size }, i) => ({ ...rawLayers[i], mediaType, digest, size })) };
-      const bytes = ctx.canonicalJson(rewritten);
-      written = { mediaType: source.mediaType, digest: await sha256(bytes), size: bytes.length };
-      ctx.write(blobPath(written), bytes);
-    }
-  }
-  if (written.digest === source.digest) ctx.write(blobPath(written), written);
-  ctx.write(blobPath(manifest.config), manifest.config);
+  const { descriptor, bytes, config, layers } = await ctx.outputManifest(source);
+  ctx.write(blobPath(descriptor), bytes ?? descriptor);
+  ctx.write(blobPath(config), config);
   for (const layer of layers) ctx.write(blobPath(layer), layer);
-  return { manifest: written, config: manifest.config, layers };
+  return { manifest: descriptor, config, layers };
 }
 
 /** The name to save under: -r REFNAME (which must be name:tag here), else the stored name; none when saved by ID. */
@@ -130,10 +115,4 @@ function blobPath(descriptor: Descriptor): string {
 
 function hex(digest: string): string {
   return digest.slice(digest.indexOf(":") + 1);
-}
-
-/** Web Crypto, present in every runtime bale runs on; the manifest is small, so one call is enough. */
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
-  return `sha256:${Array.from(hash, (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
 }

@@ -6,11 +6,11 @@ import { blobPath, walkImage } from "./graph.ts";
 import { Annotation } from "./load.ts";
 
 export async function saveLayout(images: SaveImage[], ctx: SaveContext): Promise<void> {
-  if (ctx.options.uncompressed) ctx.warn("the oci format writes layers as they are stored; the request for uncompressed layers is ignored");
   const entries: Descriptor[] = [];
   const owners = new Map<string, SaveImage>();
   const written = new Set<string>();
-  for (const image of images) {
+  for (const original of images) {
+    const image = ctx.options.compress ? { ...original, root: await writeRecompressed(original.root, ctx, written) } : original;
     const entry = indexEntry(image, ctx);
     const refName = entry.annotations?.[Annotation.refName];
     if (refName !== undefined) {
@@ -22,13 +22,29 @@ export async function saveLayout(images: SaveImage[], ctx: SaveContext): Promise
       owners.set(refName, image);
     }
     entries.push(entry);
-    await walkImage(image.root, ctx, (descriptor) => ctx.write(blobPath(descriptor.digest), descriptor), written);
+    if (!ctx.options.compress) await walkImage(image.root, ctx, (descriptor) => ctx.write(blobPath(descriptor.digest), descriptor), written);
   }
   // An image saved both by name and by ID needs no extra, nameless descriptor.
   const named = new Set(entries.filter((entry) => entry.annotations).map((entry) => entry.digest));
   const manifests = entries.filter((entry, i) => entry.annotations || (!named.has(entry.digest) && entries.findIndex((other) => other.digest === entry.digest) === i));
   ctx.write("oci-layout", '{"imageLayoutVersion":"1.0.0"}');
   ctx.write("index.json", ctx.canonicalJson({ schemaVersion: 2, mediaType: ctx.mediaTypes.ociIndex, manifests }));
+}
+
+/** Writes a manifest with its layers in the form --compress asks for; returns the manifest descriptor to list. */
+async function writeRecompressed(root: Descriptor, ctx: SaveContext, written: Set<string>): Promise<Descriptor> {
+  if (isImageIndex(root, ctx)) throw new Error("--compress cannot rewrite a multi-platform image's index; choose one platform with --platform");
+  const { descriptor, bytes, config, layers } = await ctx.outputManifest(root);
+  for (const blob of [descriptor, config, ...layers]) {
+    if (written.has(blob.digest)) continue;
+    written.add(blob.digest);
+    ctx.write(blobPath(blob.digest), blob === descriptor && bytes ? bytes : blob);
+  }
+  return { ...root, ...descriptor };
+}
+
+function isImageIndex(root: Descriptor, ctx: SaveContext): boolean {
+  return root.mediaType === ctx.mediaTypes.ociIndex || root.mediaType === ctx.mediaTypes.dockerManifestList;
 }
 
 /** The index.json descriptor: -r's REFNAME, else the full name (also for containerd), else no name (saved by ID). */
