@@ -210,7 +210,8 @@ function report(error: unknown): number {
   }
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code === "ENOSPC") {
-    process.stderr.write(`bale: no space left on the device: ${oneLine(err.message)}\n`);
+    // Blobs land by rename and names by one atomic update, so a full disk changes nothing visible.
+    process.stderr.write("bale: no space left on the device; no image or name was changed\n");
     return 1;
   }
   process.stderr.write(`bale: ${oneLine(err?.message ?? String(error))}\n`);
