@@ -5,6 +5,7 @@ import { pipeline } from "node:stream/promises";
 import { createTarDecoder, createTarPacker } from "modern-tar";
 import type { ByteStream } from "./compress.ts";
 import { BaleError } from "./errors.ts";
+import type { OutputEntry } from "./format.ts";
 
 export type MemberType = "file" | "directory" | "symlink" | "hardlink" | "other";
 
@@ -112,20 +113,7 @@ export async function writeTar(entries: TarOutEntry[], sink: Writable): Promise<
 }
 
 /** A tar entry with its own metadata: what writeTar fixes, and what whole-archive formats write (SaveContext.writeEntry). */
-export interface TarRawEntry {
-  name: string;
-  type: "file" | "directory" | "symlink" | "hardlink";
-  /** Bytes of the body; 0 for all but files. */
-  size: number;
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  uname?: string;
-  gname?: string;
-  mtime?: Date;
-  /** A link's target, written as given. */
-  linkname?: string;
-}
+export type TarRawEntry = OutputEntry;
 
 export interface TarWriter {
   /** Writes one entry, streaming its body; resolves when the body is written. One at a time. */
