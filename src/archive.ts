@@ -87,17 +87,9 @@ export class Archive implements ArchiveFiles, BlobReader {
   }
 
   async head(digest: string, count: number): Promise<Uint8Array> {
-    const bytes = this.memory.get(digest);
-    if (bytes) return bytes.subarray(0, count);
-    const file = await fs.open(this.store.blobPath(digest));
-    try {
-      const buffer = new Uint8Array(count);
-      const { bytesRead } = await file.read(buffer, 0, count, 0);
-      return buffer.subarray(0, bytesRead);
-    } finally {
-      await file.close();
-    }
+    return this.memory.get(digest)?.subarray(0, count) ?? this.store.head(digest, count);
   }
+
 
   /** The whole input as one blob, in the store, named WHOLE_ARCHIVE (see readWholeArchive). */
   async addWhole(input: ByteStream, onBytes?: (count: number) => void): Promise<void> {

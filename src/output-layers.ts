@@ -26,7 +26,7 @@ export async function outputManifest(store: Store, lease: Lease, source: Descrip
 }
 
 async function convertLayer(store: Store, lease: Lease, layer: Descriptor, want: LayerCompression, created: Set<string>): Promise<Descriptor> {
-  const current = layerCompression(layer.mediaType) ?? sniffCompression(await head(store, layer.digest));
+  const current = layerCompression(layer.mediaType) ?? sniffCompression(await store.head(layer.digest, 6));
   if ((current ?? "none") === want) return layer;
   if (current !== null && current !== "gzip" && current !== "zstd") return layer;
   const plain = current ? decompress(store.openBlob(layer.digest), current) : store.openBlob(layer.digest);
@@ -42,9 +42,4 @@ function layerType(mediaType: string, want: LayerCompression): string {
   if (want === "none") return docker ? MediaType.dockerLayer : MediaType.ociLayer;
   if (want === "gzip") return docker ? MediaType.dockerLayerGzip : MediaType.ociLayerGzip;
   return MediaType.ociLayerZstd;
-}
-
-async function head(store: Store, digest: string): Promise<Uint8Array> {
-  for await (const chunk of store.openBlob(digest)) return chunk.subarray(0, 6);
-  return new Uint8Array(0);
 }

@@ -4,7 +4,6 @@
 import { createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { Writable } from "node:stream";
 import { decompress, sniffCompression } from "./compress.ts";
 import { BaleError } from "./errors.ts";
 import type { LayerEntry, SaveContext, SaveImage, SaveOptions } from "./format.ts";
@@ -15,7 +14,8 @@ import { formatPlatform, hostPlatform, isIndexType, layerCompression, parseIndex
 import type { Progress } from "./progress.ts";
 import type { Registry } from "./registry.ts";
 import type { Lease, Store } from "./store.ts";
-import { createTarWriter, memberName, readTar, writeTar, type TarOutEntry, type TarWriter } from "./tar.ts";
+import { memberName, readTar, writeTar, type TarOutEntry } from "./tar.ts";
+import { openWholeOutput, type WholeOutput } from "./whole-output.ts";
 
 export interface SaveRequestOptions extends SaveOptions {
   format: string;
@@ -112,7 +112,7 @@ function saveContext(store: Store, lease: Lease, members: Map<string, Member>, o
 async function* layerEntries(store: Store, lease: Lease, layer: Descriptor): AsyncGenerator<LayerEntry> {
   await lease.add(layer.digest);
   if ((await store.blobSize(layer.digest)) === undefined) throw new BaleError(`layer ${layer.digest} is missing from the store; run bale verify`);
-  const compression = layerCompression(layer.mediaType) ?? sniffCompression(await headOf(store, layer.digest));
+  const compression = layerCompression(layer.mediaType) ?? sniffCompression(await store.head(layer.digest, 6));
   const blob = store.openBlob(layer.digest);
   try {
     for await (const member of readTar(compression ? decompress(blob, compression) : blob)) {
@@ -129,80 +129,11 @@ async function* layerEntries(store: Store, lease: Lease, layer: Descriptor): Asy
   }
 }
 
-/** The tar a wholeArchive format writes, entry by entry, to a file (aside, renamed when done) or stdout. */
-interface WholeOutput {
-  writeEntry: SaveContext["writeEntry"];
-  finish(): Promise<void>;
-  abort(): Promise<void>;
-}
-
-async function openWholeOutput(output: string | undefined, formatName: string): Promise<WholeOutput> {
-  let sink: Writable;
-  let temp: string | undefined;
-  if (!output || output === "-") {
-    if (process.stdout.isTTY) throw new BaleError("refusing to write an archive to a terminal: use -o FILE or redirect stdout", 2);
-    sink = process.stdout;
-  } else {
-    const stat = await fs.stat(output).catch(() => undefined);
-    if (output.endsWith("/") || stat?.isDirectory()) throw new BaleError(`the ${formatName} format writes one tar file, and ${output} is a directory`, 2);
-    temp = join(dirname(output), `.${Date.now()}-${process.pid}.bale-tmp`);
-    sink = createWriteStream(temp);
-  }
-  const tar: TarWriter = createTarWriter(sink);
-  /** Names written so far that a hardlink may point to. */
-  const linkable = new Set<string>();
-  let busy = false;
-  const failed = async (error: unknown): Promise<never> => {
-    if (temp) await fs.rm(temp, { force: true });
-    if ((error as NodeJS.ErrnoException).code) throw new BaleError(`cannot write ${output}: ${(error as Error).message}`);
-    throw error;
-  };
-  return {
-    async writeEntry(entry, body) {
-      if (busy) throw new BaleError("ctx.writeEntry was called before the previous call finished (await each call)");
-      if (!["file", "directory", "symlink", "hardlink"].includes(entry.type)) throw new BaleError(`cannot write ${entry.name}: a ${entry.type} entry (only files, directories, symlinks and hardlinks)`);
-      const name = memberName(entry.name);
-      if (!name) throw new BaleError("ctx.writeEntry: an entry needs a name");
-      let linkname = entry.linkname;
-      if (entry.type === "hardlink") {
-        linkname = memberName(linkname ?? "");
-        if (!linkable.has(linkname)) throw new BaleError(`hardlink ${name} points to ${JSON.stringify(linkname)}, which was not written before it`);
-      } else if (entry.type === "symlink" && !linkname) throw new BaleError(`symlink ${name} has no target`);
-      const { type, size, mode, uid, gid, uname, gname, mtime } = entry;
-      busy = true;
-      try {
-        await tar.add({ name, type, size: type === "file" ? size : 0, mode, uid, gid, uname, gname, mtime: mtime ?? new Date(0), linkname }, body);
-      } finally {
-        busy = false;
-      }
-      if (type !== "directory") linkable.add(name);
-    },
-    async finish() {
-      try {
-        await tar.finish();
-        if (temp) await fs.rename(temp, output!);
-      } catch (error) {
-        await failed(error);
-      }
-    },
-    async abort() {
-      if (!temp) return;
-      sink.destroy();
-      await fs.rm(temp, { force: true });
-    },
-  };
-}
-
 function sameMember(a: Member, b: Member): boolean {
   if (a instanceof Uint8Array || b instanceof Uint8Array) {
     return a instanceof Uint8Array && b instanceof Uint8Array && a.length === b.length && a.every((byte, i) => byte === b[i]);
   }
   return a.digest === b.digest;
-}
-
-async function headOf(store: Store, digest: string): Promise<Uint8Array> {
-  for await (const chunk of store.openBlob(digest)) return chunk.subarray(0, 6);
-  return new Uint8Array(0);
 }
 
 /** Sorted members with their parent directories, each blob checked against its descriptor. */

@@ -155,6 +155,18 @@ export class Store {
     return createReadStream(this.blobPath(digest), { highWaterMark: READ_SIZE });
   }
 
+  /** The first `count` bytes of a blob (fewer when it is shorter): enough to sniff its compression. */
+  async head(digest: string, count: number): Promise<Uint8Array> {
+    const file = await fs.open(this.blobPath(digest));
+    try {
+      const buffer = new Uint8Array(count);
+      const { bytesRead } = await file.read(buffer, 0, count, 0);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await file.close();
+    }
+  }
+
   /** Reads a small blob whole; larger than `cap` is an error. */
   async readBlob(digest: string, cap = JSON_CAP): Promise<Uint8Array> {
     const size = await this.blobSize(digest);
