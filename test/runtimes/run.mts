@@ -3,7 +3,7 @@
 // `npm run build`: `tsx test/runtimes/run.mts`.
 // Named .mts so `uvu test` (which picks up *.ts/*.js) leaves this script alone.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { findBun, findDeno, ROOT } from "../../build.ts";
@@ -96,6 +96,30 @@ const SCENARIO: Step[] = [
     const fresh = ["--root", join(temp, "fresh")];
     const result = bale(...fresh, "load", "-i", join(temp, "d.tar"));
     return first(exitedZero(result), says(result, "localhost/tiny-extra:1"), sameIds(bale(...fresh, "images", "-q"), [EXTRA]));
+  }],
+  ["save --compress gzip, load it back", (bale, temp) => {
+    const out = join(temp, "gz.tar");
+    const fresh = ["--root", join(temp, "gz")];
+    const saved = bale("save", "--compress", "gzip", "-o", out, "localhost/tiny-extra:1");
+    return first(exitedZero(saved), exitedZero(bale(...fresh, "load", "-i", out)), sameIds(bale(...fresh, "images", "-q"), [EXTRA]));
+  }],
+  ["a plugin from a temporary directory", (bale, temp) => {
+    // Written only against ctx, so it must work inside the bundle and the compiled binary too.
+    const plugin = join(temp, "ids.mjs");
+    writeFileSync(plugin, `export default {
+  name: "ids", description: "image IDs as text",
+  detect: () => false,
+  load: async () => { throw new Error("save only"); },
+  async save(images, ctx) {
+    const manifest = ctx.parseManifest(await ctx.blobJson((await ctx.singleManifest(images[0].root)).digest), "manifest");
+    ctx.write("id.txt", manifest.config.digest);
+  },
+};
+`);
+    const formats = bale("formats", "--plugin", plugin);
+    const out = join(temp, "ids.tar");
+    const saved = bale("save", "--plugin", plugin, "-f", "ids", "-o", out, "localhost/tiny-extra:1");
+    return first(exitedZero(formats), says(formats, plugin), exitedZero(saved), nonEmpty(out));
   }],
 ];
 
