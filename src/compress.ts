@@ -61,9 +61,11 @@ export function decompress(input: ByteStream, kind: Compression): AsyncIterable<
     case "gzip":
       return through(input, zlib.createGunzip({ chunkSize: 256 * 1024 }), kind);
     case "zstd": {
-      // node:zlib has zstd from Node 22.15 (and in Bun); fzstd covers older runtimes.
+      // node:zlib has zstd from Node 22.15 (and in Bun); fzstd covers older runtimes, and Deno,
+      // whose node:zlib accepts a truncated zstd stream without an error.
       const native = (zlib as { createZstdDecompress?: () => Duplex }).createZstdDecompress;
-      return native ? through(input, native(), kind) : zstdInJs(input);
+      const isDeno = "Deno" in globalThis;
+      return native && !isDeno ? through(input, native(), kind) : zstdInJs(input);
     }
     case "xz":
       return throughCommand(input, "xz", ["-d", "-c", "-q"]);
@@ -109,10 +111,13 @@ async function* throughCommand(input: ByteStream, command: string, args: string[
   child.stderr.on("data", (chunk) => (stderr += chunk));
   const exited = new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)));
   pipeline(Readable.from(input), child.stdin, () => {});
+  let finished = false;
   try {
     for await (const chunk of child.stdout) yield chunk as Uint8Array;
+    finished = true;
   } finally {
-    if (child.exitCode === null) child.kill();
+    // Only a reader that stopped early leaves the tool running; one that read to the end waits for its exit code.
+    if (!finished) child.kill();
   }
   const code = await Promise.race([exited, failed]);
   if (code !== 0) throw new BaleError(`${command} data is corrupt or truncated (${stderr.trim().split("\n")[0]})`);
