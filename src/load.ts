@@ -4,18 +4,17 @@
 import * as fs from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { Archive, readArchiveDirectory, readArchiveStream, readWholeArchive, WHOLE_ARCHIVE } from "./archive.ts";
-import type { ByteStream } from "./compress.ts";
-import { sniffCompression } from "./compress.ts";
+import { sniffCompression, type ByteStream } from "./compress.ts";
 import { createHasher } from "./digest.ts";
 import { BaleError } from "./errors.ts";
 import type { LoadContext, LoadedImage } from "./format.ts";
 import { makeHelpers } from "./helpers.ts";
 import { assignNames } from "./images.ts";
 import { checkedDiffId } from "./import.ts";
-import { canonicalJson, formatPlatform, isIndexType, parseIndex, platformMatches, type Descriptor, type Platform } from "./oci.ts";
+import { canonicalJson, isIndexType, parseIndex, platformChild, type Descriptor, type Platform } from "./oci.ts";
 import { familiarName, normalizeName } from "./reference.ts";
 import type { Registry } from "./registry.ts";
-import type { Store } from "./store.ts";
+import { parseJson, type Store } from "./store.ts";
 import { verifyGraph } from "./verify.ts";
 import type { Progress } from "./progress.ts";
 
@@ -132,8 +131,7 @@ function loadContext(store: Store, archive: Archive, options: LoadOptions): Load
     platform: options.platform,
     blobJson: async (digest) => {
       if ((await archive.size(digest)) === undefined) throw new BaleError(`blob ${digest} is missing from the archive`);
-      const bytes = await archive.bytes(digest);
-      return JSON.parse(new TextDecoder().decode(bytes));
+      return parseJson(await archive.bytes(digest), `blob ${digest}`);
     },
     hasBlob: async (digest) => (await archive.size(digest)) !== undefined,
     putJson: async (value, mediaType) => {
@@ -210,13 +208,7 @@ function sameName(refName: string, archiveName: string | undefined): boolean {
 
 async function selectPlatform(root: Descriptor, platform: Platform | undefined, ctx: LoadContext): Promise<Descriptor> {
   if (!platform || !isIndexType(root.mediaType)) return root;
-  const index = parseIndex(await ctx.blobJson(root.digest), `index ${root.digest}`);
-  const match = index.manifests.find((child) => platformMatches(platform, child.platform));
-  if (!match) {
-    const have = index.manifests.map((child) => formatPlatform(child.platform)).filter(Boolean);
-    throw new BaleError(`no ${formatPlatform(platform)} image in index ${root.digest} (it has: ${have.join(", ")})`);
-  }
-  return match;
+  return platformChild(parseIndex(await ctx.blobJson(root.digest), `index ${root.digest}`), root.digest, platform);
 }
 
 async function imageId(archive: Archive, root: Descriptor): Promise<string> {

@@ -177,6 +177,14 @@ export function platformMatches(want: Platform, have: Platform | undefined): boo
   return !want.variant || want.variant === have.variant;
 }
 
+/** The child of a multi-platform index for `platform`; the error lists what the index has. */
+export function platformChild(index: Index, indexDigest: string, platform: Platform, hint = ""): Descriptor {
+  const match = index.manifests.find((child) => platformMatches(platform, child.platform));
+  if (match) return match;
+  const have = index.manifests.map((child) => formatPlatform(child.platform)).filter(Boolean).join(", ");
+  throw new BaleError(`image ${indexDigest} has no ${formatPlatform(platform)} manifest (it has: ${have})${hint}`);
+}
+
 /** The platform of this machine, in OCI's names. */
 export function hostPlatform(): Platform {
   const arch: Record<string, string> = { x64: "amd64", ia32: "386", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x" };

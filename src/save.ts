@@ -10,7 +10,7 @@ import type { LayerEntry, SaveContext, SaveImage, SaveOptions } from "./format.t
 import { makeHelpers } from "./helpers.ts";
 import { discardUnneeded, listImages, resolveImage } from "./images.ts";
 import { outputManifest } from "./output-layers.ts";
-import { formatPlatform, hostPlatform, isIndexType, layerCompression, parseIndex, platformMatches, type Descriptor, type Platform } from "./oci.ts";
+import { hostPlatform, isIndexType, layerCompression, parseIndex, platformChild, type Descriptor, type Platform } from "./oci.ts";
 import type { Progress } from "./progress.ts";
 import type { Registry } from "./registry.ts";
 import type { Lease, Store } from "./store.ts";
@@ -61,7 +61,7 @@ async function resolveRequests(store: Store, queries: string[], options: SaveReq
   const requests: (SaveImage & { query: string })[] = [];
   for (const query of queries) {
     const { image, name } = await resolveImage(store, images, query);
-    const root = options.platform ? await platformChild(store, image.root, options.platform, true) : image.root;
+    const root = options.platform ? await platformManifest(store, image.root, options.platform, true) : image.root;
     requests.push({ query, root, name });
   }
   for (const [image, refName] of options.renames) {
@@ -75,14 +75,10 @@ async function resolveRequests(store: Store, queries: string[], options: SaveReq
 }
 
 /** The child of an index for `platform`; anything else is returned as it is. */
-async function platformChild(store: Store, root: Descriptor, platform: Platform, strict: boolean): Promise<Descriptor> {
+async function platformManifest(store: Store, root: Descriptor, platform: Platform, chosen: boolean): Promise<Descriptor> {
   if (!isIndexType(root.mediaType)) return root;
   const index = parseIndex(await store.readJsonBlob(root.digest), `index ${root.digest}`);
-  const match = index.manifests.find((child) => platformMatches(platform, child.platform));
-  if (match) return match;
-  const have = index.manifests.map((child) => formatPlatform(child.platform)).filter(Boolean).join(", ");
-  const hint = strict ? "" : "; choose one with --platform";
-  throw new BaleError(`image ${root.digest} has no ${formatPlatform(platform)} manifest (it has: ${have})${hint}`);
+  return platformChild(index, root.digest, platform, chosen ? "" : "; choose one with --platform");
 }
 
 function saveContext(store: Store, lease: Lease, members: Map<string, Member>, options: SaveRequestOptions, created: Set<string>, whole?: WholeOutput): SaveContext {
@@ -98,7 +94,7 @@ function saveContext(store: Store, lease: Lease, members: Map<string, Member>, o
       members.set(name, member);
     },
     blobJson: (digest) => store.readJsonBlob(digest),
-    singleManifest: (root) => platformChild(store, root, options.platform ?? hostPlatform(), Boolean(options.platform)),
+    singleManifest: (root) => platformManifest(store, root, options.platform ?? hostPlatform(), Boolean(options.platform)),
     outputManifest: (manifest) => outputManifest(store, lease, manifest, options.compress, created),
     layerEntries: (layer) => layerEntries(store, lease, layer),
     async writeEntry(entry, body) {
