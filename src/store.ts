@@ -152,7 +152,8 @@ export class Store {
   }
 
   openBlob(digest: string): AsyncIterable<Uint8Array> {
-    return createReadStream(this.blobPath(digest), { highWaterMark: READ_SIZE });
+    const stream = createReadStream(this.blobPath(digest), { highWaterMark: READ_SIZE });
+    return collectingGarbage(stream);
   }
 
   /** The first `count` bytes of a blob (fewer when it is shorter): enough to sniff its compression. */
@@ -321,3 +322,17 @@ function processAlive(pid: number): boolean {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
+/** Bun frees large buffers lazily, so memory grows with the bytes streamed; a full GC every 64 MiB keeps it flat. */
+async function* collectingGarbage(stream: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  if (!bun) return yield* stream;
+  let sinceCollected = 0;
+  for await (const chunk of stream) {
+    yield chunk;
+    sinceCollected += chunk.length;
+    if (sinceCollected >= 64 * 1024 * 1024) {
+      bun.gc(true);
+      sinceCollected = 0;
+    }
+  }
+}
