@@ -129,24 +129,32 @@ const KILL_POINTS: KillPoint[] = [
   { label: "halfway through the first blob", when: (root) => ingestBytes(root) > (BIG_MB / 2) * 1024 * 1024 },
 ];
 
-test("SIGKILL of an import at several points leaves a sound store; a rerun succeeds", async () => {
-  const s = box();
-  s.ok("import", makeRootfs(s.dir, "small", "small"), "small:1");
-  const before = JSON.stringify(s.images());
-  const blobsBefore = blobCount(s.root);
-  let killedMidStream = 0;
+/** Runs `args` (which make big:1) and kills it at each point; returns how many kills landed mid-work. */
+async function killAtEachPoint(s: Sandbox, args: string[], afterKill: (label: string) => Promise<void>): Promise<number> {
+  let killed = 0;
   for (const point of KILL_POINTS) {
-    const result = await killAt(["--root", s.root, "import", big(), "big:1"], s.root, point);
+    const result = await killAt(["--root", s.root, ...args], s.root, point);
     if (!result.killed) {
       // It finished first; then it must have succeeded. Undo it for the next round.
       assert.is(result.status, 0, `${point.label}: ${result.stderr}`);
       s.ok("rmi", "big:1");
       continue;
     }
-    killedMidStream++;
-    await assertRecovered(s, before, point.label);
-    assert.ok(blobCount(s.root) === blobsBefore, `${point.label}: prune left blobs of the killed import`);
+    killed++;
+    await afterKill(point.label);
   }
+  return killed;
+}
+
+test("SIGKILL of an import at several points leaves a sound store; a rerun succeeds", async () => {
+  const s = box();
+  s.ok("import", makeRootfs(s.dir, "small", "small"), "small:1");
+  const before = JSON.stringify(s.images());
+  const blobsBefore = blobCount(s.root);
+  const killedMidStream = await killAtEachPoint(s, ["import", big(), "big:1"], async (label) => {
+    await assertRecovered(s, before, label);
+    assert.ok(blobCount(s.root) === blobsBefore, `${label}: prune left blobs of the killed import`);
+  });
   assert.ok(killedMidStream > 0, "at least one kill landed mid-import");
   const id = s.ok("import", big(), "big:1").trim();
   assert.is(s.images().find((row) => row.Repository === "big")?.ID, id);
@@ -163,17 +171,7 @@ test("SIGKILL of a load of a big docker archive at several points; a rerun succe
   const s = box();
   s.ok("import", makeRootfs(s.dir, "small", "small"), "small:1");
   const before = JSON.stringify(s.images());
-  let killedMidStream = 0;
-  for (const point of KILL_POINTS) {
-    const result = await killAt(["--root", s.root, "load", "-i", archive], s.root, point);
-    if (!result.killed) {
-      assert.is(result.status, 0, `${point.label}: ${result.stderr}`);
-      s.ok("rmi", "big:1");
-      continue;
-    }
-    killedMidStream++;
-    await assertRecovered(s, before, point.label);
-  }
+  const killedMidStream = await killAtEachPoint(s, ["load", "-i", archive], (label) => assertRecovered(s, before, label));
   assert.ok(killedMidStream > 0, "at least one kill landed mid-load");
   const loaded = s.ok("load", "-i", archive);
   assert.match(loaded, /Loaded image: big:1/);
