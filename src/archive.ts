@@ -6,7 +6,7 @@ import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { join, relative } from "node:path";
 import { concat, decompress, peek, sniffCompression, type ByteStream } from "./compress.ts";
-import { createHasher } from "./digest.ts";
+import { sha256 } from "./digest.ts";
 import { BaleError } from "./errors.ts";
 import type { ArchiveEntry, ArchiveFiles } from "./format.ts";
 import { JSON_CAP, parseJson, type Lease, type Store } from "./store.ts";
@@ -90,7 +90,6 @@ export class Archive implements ArchiveFiles, BlobReader {
     return this.memory.get(digest)?.subarray(0, count) ?? this.store.head(digest, count);
   }
 
-
   /** The whole input as one blob, in the store, named WHOLE_ARCHIVE (see readWholeArchive). */
   async addWhole(input: ByteStream, onBytes?: (count: number) => void): Promise<void> {
     const blob = await this.store.ingest(input, { what: "the archive" }, onBytes, this.lease);
@@ -110,9 +109,7 @@ export class Archive implements ArchiveFiles, BlobReader {
       const chunks: Uint8Array[] = [];
       for await (const chunk of member.body) chunks.push(chunk);
       const bytes = concat(chunks).slice();
-      const hasher = await createHasher();
-      hasher.update(bytes);
-      entry = { name: member.name, size: bytes.length, digest: hasher.digest() };
+      entry = { name: member.name, size: bytes.length, digest: await sha256(bytes) };
       this.memory.set(entry.digest, bytes);
       this.memoryUsed += bytes.length;
       onBytes?.(bytes.length);

@@ -5,7 +5,7 @@ import * as fs from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { Archive, readArchiveDirectory, readArchiveStream, readWholeArchive, WHOLE_ARCHIVE } from "./archive.ts";
 import { sniffCompression, type ByteStream } from "./compress.ts";
-import { createHasher } from "./digest.ts";
+import { sha256 } from "./digest.ts";
 import { BaleError } from "./errors.ts";
 import type { LoadContext, LoadedImage } from "./format.ts";
 import { makeHelpers } from "./helpers.ts";
@@ -136,9 +136,7 @@ function loadContext(store: Store, archive: Archive, options: LoadOptions): Load
     hasBlob: async (digest) => (await archive.size(digest)) !== undefined,
     putJson: async (value, mediaType) => {
       const bytes = canonicalJson(value);
-      const hasher = await createHasher();
-      hasher.update(bytes);
-      const digest = hasher.digest();
+      const digest = await sha256(bytes);
       archive.remember(digest, bytes);
       return { mediaType, digest, size: bytes.length };
     },

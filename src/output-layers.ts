@@ -1,8 +1,8 @@
 // Layers in the form `save --compress` asks for: converted into the store
 // (the archive's tar headers need their sizes up front), and the manifest
 // rewritten to name them. The stored image itself never changes.
-import { compress, decompress, sniffCompression } from "./compress.ts";
-import { createHasher } from "./digest.ts";
+import { compress, decompress, sniffCompression, type Compression } from "./compress.ts";
+import { sha256 } from "./digest.ts";
 import { canonicalJson, layerCompression, MediaType, parseManifest, type Descriptor } from "./oci.ts";
 import type { Lease, Store } from "./store.ts";
 import type { OutputManifest, SaveOptions } from "./format.ts";
@@ -20,13 +20,11 @@ export async function outputManifest(store: Store, lease: Lease, source: Descrip
   // Only the layers change; every other field (and its order) stays as stored.
   const rawLayers = raw.layers as Record<string, unknown>[];
   const bytes = canonicalJson({ ...raw, layers: layers.map(({ mediaType, digest, size }, i) => ({ ...rawLayers[i], mediaType, digest, size })) });
-  const hasher = await createHasher();
-  hasher.update(bytes);
-  return { descriptor: { ...descriptor, digest: hasher.digest(), size: bytes.length }, bytes, config: manifest.config, layers };
+  return { descriptor: { ...descriptor, digest: await sha256(bytes), size: bytes.length }, bytes, config: manifest.config, layers };
 }
 
 async function convertLayer(store: Store, lease: Lease, layer: Descriptor, want: LayerCompression, created: Set<string>): Promise<Descriptor> {
-  const current = layerCompression(layer.mediaType) ?? sniffCompression(await store.head(layer.digest, 6));
+  const current = await storedLayerCompression(store, layer);
   if ((current ?? "none") === want) return layer;
   if (current !== null && current !== "gzip" && current !== "zstd") return layer;
   const plain = current ? decompress(store.openBlob(layer.digest), current) : store.openBlob(layer.digest);
@@ -42,4 +40,9 @@ function layerType(mediaType: string, want: LayerCompression): string {
   if (want === "none") return docker ? MediaType.dockerLayer : MediaType.ociLayer;
   if (want === "gzip") return docker ? MediaType.dockerLayerGzip : MediaType.ociLayerGzip;
   return MediaType.ociLayerZstd;
+}
+
+/** How a stored layer is compressed: as its media type says, else as its first bytes show. */
+export async function storedLayerCompression(store: Store, layer: Descriptor): Promise<Compression | null> {
+  return layerCompression(layer.mediaType) ?? sniffCompression(await store.head(layer.digest, 6));
 }

@@ -4,13 +4,13 @@
 import { createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { decompress, sniffCompression } from "./compress.ts";
+import { decompress } from "./compress.ts";
 import { BaleError } from "./errors.ts";
 import type { LayerEntry, SaveContext, SaveImage, SaveOptions } from "./format.ts";
 import { makeHelpers } from "./helpers.ts";
 import { discardUnneeded, listImages, resolveImage } from "./images.ts";
-import { outputManifest } from "./output-layers.ts";
-import { hostPlatform, isIndexType, layerCompression, parseIndex, platformChild, type Descriptor, type Platform } from "./oci.ts";
+import { outputManifest, storedLayerCompression } from "./output-layers.ts";
+import { hostPlatform, isIndexType, parseIndex, platformChild, type Descriptor, type Platform } from "./oci.ts";
 import type { Progress } from "./progress.ts";
 import type { Registry } from "./registry.ts";
 import type { Lease, Store } from "./store.ts";
@@ -108,7 +108,7 @@ function saveContext(store: Store, lease: Lease, members: Map<string, Member>, o
 async function* layerEntries(store: Store, lease: Lease, layer: Descriptor): AsyncGenerator<LayerEntry> {
   await lease.add(layer.digest);
   if ((await store.blobSize(layer.digest)) === undefined) throw new BaleError(`layer ${layer.digest} is missing from the store; run bale verify`);
-  const compression = layerCompression(layer.mediaType) ?? sniffCompression(await store.head(layer.digest, 6));
+  const compression = await storedLayerCompression(store, layer);
   const blob = store.openBlob(layer.digest);
   try {
     for await (const member of readTar(compression ? decompress(blob, compression) : blob)) {
