@@ -4,6 +4,7 @@ import { createWriteStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Writable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { BaleError } from "./errors.ts";
 import type { SaveContext } from "./format.ts";
 import { createTarWriter, memberName, type TarWriter } from "./tar.ts";
@@ -66,7 +67,10 @@ export async function openWholeOutput(output: string | undefined, formatName: st
     },
     async abort() {
       if (!temp) return;
+      // The file stream opens its file lazily: removing it before the stream has closed could
+      // race the open and leave the temp file behind.
       sink.destroy();
+      await finished(sink).catch(() => {});
       await fs.rm(temp, { force: true });
     },
   };
